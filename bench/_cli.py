@@ -49,6 +49,8 @@ class Workload(Protocol):
     async def run(self, ctx: BenchContext) -> None: ...
 
 
+_REPEAT = 5
+
 WORKLOADS = ("append", "latency", "reattach", "scale", "memory")
 # The workloads that talk to Redis; only these need a server.
 _NEEDS_REDIS = frozenset({"append", "latency", "reattach", "memory"})
@@ -75,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "--repeat",
         type=int,
         default=None,
-        help="repetitions per figure (default 3; 1 with --smoke)",
+        help=f"repetitions per figure (default {_REPEAT}; 1 with --smoke)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes, a few seconds (for CI)"
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     names = _selected(parser, args.only)
-    repeat = args.repeat if args.repeat is not None else (1 if args.smoke else 3)
+    repeat = args.repeat if args.repeat is not None else (1 if args.smoke else _REPEAT)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     workloads = [w for w in _make_workloads() if w.name in names]
@@ -229,6 +231,7 @@ def _redact(url: str) -> str:
 async def _run_one(ctx: BenchContext, workload: Workload) -> None:
     started = time.monotonic()
     done_before = ctx.progress.done
+    workload.result.load_at_start = _load_average()
     try:
         await workload.run(ctx)
     except WorkloadUnavailable as exc:
@@ -249,7 +252,6 @@ async def _keep_ticking(progress: Progress) -> None:
 
 def _header(argv: Sequence[str] | None, sizes: Any, repeat: int) -> dict[str, Any]:
     args = [_redact(arg) for arg in (sys.argv[1:] if argv is None else argv)]
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "command": shlex.join(["reattach", "bench", *args]),
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -259,9 +261,16 @@ def _header(argv: Sequence[str] | None, sizes: Any, repeat: int) -> dict[str, An
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "load_average_at_start": [round(value, 2) for value in load],
+            "load_average_at_start": _load_average(),
         },
     }
+
+
+def _load_average() -> float | None:
+    """The one-minute load average: how busy the machine was (other work included)."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return round(os.getloadavg()[0], 2)
 
 
 def _preamble(header: dict[str, Any]) -> str:
@@ -270,6 +279,6 @@ def _preamble(header: dict[str, Any]) -> str:
         f"`{header['command']}` — {header['started_at']}, {header['seconds']} s, "
         f"{machine['cpus']} CPUs, Python {machine['python']}, "
         f"Redis {header.get('redis_version', '-')}, "
-        f"load {machine['load_average_at_start'][0]} at start; "
+        f"load {machine['load_average_at_start']} at start; "
         f"each figure is the median of {header['repeat']} repetitions\n\n"
     )

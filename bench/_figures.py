@@ -109,6 +109,7 @@ class WorkloadResult:
     figures: list[Figure] = field(default_factory=list)
     unavailable: str | None = None
     seconds: float = 0.0
+    load_at_start: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def figure(
@@ -133,6 +134,7 @@ class WorkloadResult:
             "status": "ok" if self.unavailable is None else "unavailable",
             "reason": self.unavailable,
             "seconds": round(self.seconds, 3),
+            "load_average_at_start": self.load_at_start,
             "figures": {item.key: item.to_dict() for item in self.figures},
             "details": self.details,
         }

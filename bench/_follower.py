@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import orjson
 
@@ -35,7 +36,9 @@ async def _follow(url: str, prefix: str, user_id: str) -> Stamps:
             ready, done = await follow_all(manager, stream_ids, user_id, stamps)
             await wait_ready(ready, done, _READY_SECONDS)
             print("ready", flush=True)
+            cpu = time.process_time()
             await done
+            stamps.cpu_seconds = time.process_time() - cpu
     finally:
         await store.aclose()
         await client.aclose()
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     """Follow the jobs named on stdin and print what was measured."""
     url, prefix, user_id = (sys.argv[1:] if argv is None else argv)[:3]
     stamps = asyncio.run(_follow(url, prefix, user_id))
-    sys.stdout.write(orjson.dumps({"ticks": stamps.ticks}).decode() + "\n")
+    report = {"ticks": stamps.ticks, "cpu_seconds": stamps.cpu_seconds}
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
     sys.stdout.flush()
     return 0
 

@@ -2,13 +2,18 @@
 
 Each event carries ``time.time_ns()`` from the moment its generation emitted it;
 the follower subtracts that from the time it received the chunk. Both ends run on
-this machine, so their clocks agree.
+this machine, so their clocks agree. The figures count the steady part of the run:
+the events of the first and last ``latency_settle_seconds`` (every job starting,
+every job ending at the same moment, which only a benchmark does) are left out
+of them, and reported apart in the JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,7 +28,7 @@ __all__ = ["LatencyWorkload"]
 _USER = "bench-user"
 _READY_SECONDS = 60.0
 _SLACK_SECONDS = 60.0
-# The follower's answer is one line of JSON holding every latency it measured.
+# The follower's answer is one line of JSON holding every tick it received.
 _LINE_LIMIT = 1 << 26
 
 
@@ -58,8 +63,17 @@ class LatencyWorkload:
     async def run(self, ctx: BenchContext) -> None:
         sizes = ctx.sizes
         events = max(1, round(sizes.latency_rate * sizes.latency_seconds))
-        expected = sizes.latency_jobs * events
+        settle = round(sizes.latency_rate * sizes.latency_settle_seconds)
+        steady = range(settle, events - settle)
         received: dict[str, list[int]] = {"same_process": [], "other_process": []}
+        whole: dict[str, list[dict[str, float]]] = {
+            "same_process": [],
+            "other_process": [],
+        }
+        cpu: dict[str, list[dict[str, float]]] = {
+            "same_process": [],
+            "other_process": [],
+        }
         for rep in range(ctx.repeat):
             for place, measure in (
                 ("same_process", _same_process),
@@ -67,28 +81,54 @@ class LatencyWorkload:
             ):
                 ctx.progress.label(f"latency {rep + 1}/{ctx.repeat}: {place}")
                 pace = Pace(sizes.latency_rate, events, sizes.latency_jobs)
-                latencies = await measure(ctx, pace)
-                self._record(place, latencies)
-                received[place].append(len(latencies))
+                measured = await measure(ctx, pace)
+                ticks = measured.ticks
+                received[place].append(len(ticks))
+                cpu[place].append(
+                    {
+                        name: round(seconds / len(ticks) * 1e6, 1)
+                        for name, seconds in measured.cpu.items()
+                    }
+                )
+                millis = [latency / 1e6 for index, latency in ticks if index in steady]
+                self._record(place, millis)
+                whole[place].append(_summary([latency / 1e6 for _, latency in ticks]))
                 ctx.progress.advance()
 
         self.result.details.update(
             jobs=sizes.latency_jobs,
             events_per_second_per_job=sizes.latency_rate,
             seconds=sizes.latency_seconds,
-            expected_per_repetition=expected,
+            counted_event_indexes=[steady.start, steady.stop],
+            expected_per_repetition=sizes.latency_jobs * events,
             received_per_repetition=received,
+            including_start_and_end_ms=whole,
+            cpu_microseconds_per_event=cpu,
         )
 
-    def _record(self, place: str, latencies: list[int]) -> None:
-        millis = [value / 1e6 for value in latencies]
-        figures = self.figures[place]
-        figures["p50"].add(percentile(millis, 0.50))
-        figures["p99"].add(percentile(millis, 0.99))
-        figures["max"].add(max(millis, default=float("nan")))
+    def _record(self, place: str, millis: list[float]) -> None:
+        summary = _summary(millis)
+        for name, figure in self.figures[place].items():
+            figure.add(summary[name])
 
 
-async def _same_process(ctx: BenchContext, pace: Pace) -> list[int]:
+def _summary(millis: list[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(millis, 0.50),
+        "p99": percentile(millis, 0.99),
+        "max": max(millis, default=float("nan")),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """What one run gave: every tick received, and CPU seconds per process."""
+
+    ticks: list[tuple[int, int]]
+    cpu: dict[str, float]
+
+
+async def _same_process(ctx: BenchContext, pace: Pace) -> _Measured:
     from reattach.manager import GenerationManager
     from reattach.store import RedisJobStore
 
@@ -101,17 +141,19 @@ async def _same_process(ctx: BenchContext, pace: Pace) -> list[int]:
             stream_ids = await _start_jobs(manager, pace)
             ready, done = await follow_all(manager, stream_ids, _USER, stamps)
             await wait_ready(ready, done, _READY_SECONDS)
+            cpu = time.process_time()
             pace.start()
             async with asyncio.timeout(_run_seconds(pace)):
                 await done
+            cpu = time.process_time() - cpu
     finally:
         await store.aclose()
         await delete_prefix(client, prefix)
         await client.aclose()
-    return stamps.latencies
+    return _Measured(stamps.ticks, {"producer_and_followers": cpu})
 
 
-async def _other_process(ctx: BenchContext, pace: Pace) -> list[int]:
+async def _other_process(ctx: BenchContext, pace: Pace) -> _Measured:
     from reattach.manager import GenerationManager
     from reattach.store import RedisJobStore
 
@@ -136,17 +178,19 @@ async def _other_process(ctx: BenchContext, pace: Pace) -> list[int]:
             stream_ids = await _start_jobs(manager, pace)
             await _tell(child, stream_ids)
             await _expect_line(child, _READY_SECONDS, b"ready")
+            cpu = time.process_time()
             pace.start()
-            async with asyncio.timeout(_run_seconds(pace)):
-                await asyncio.gather(*(store.wait_finished(s) for s in stream_ids))
-            answer = await _expect_line(child, _SLACK_SECONDS, None)
+            # The follower answers once every job has ended for it.
+            answer = await _expect_line(child, _run_seconds(pace), None)
+            cpu = time.process_time() - cpu
     finally:
         await _end_child(child, patient=bool(answer))
         await store.aclose()
         await delete_prefix(client, prefix)
         await client.aclose()
-    latencies: list[int] = orjson.loads(answer)["latencies"]
-    return latencies
+    report = orjson.loads(answer)
+    ticks = [(index, latency) for index, latency in report["ticks"]]
+    return _Measured(ticks, {"producer": cpu, "follower": report["cpu_seconds"]})
 
 
 async def _start_jobs(manager: Any, pace: Pace) -> list[str]:

@@ -57,6 +57,7 @@ class Stamps:
 
     ticks: list[tuple[int, int]] = field(default_factory=list)
     hellos: int = 0
+    cpu_seconds: float = 0.0
 
     def receive(self, event: Any) -> None:
         """Note one received event; the time is read first, before anything else."""

@@ -59,7 +59,8 @@ def render_table(results: Sequence[WorkloadResult]) -> str:
     """Every workload's figures as one Markdown table per workload."""
     blocks = []
     for result in results:
-        title = f"### {result.title} (`{result.name}`, {result.seconds:.0f} s)"
+        load = "" if result.load_at_start is None else f", load {result.load_at_start}"
+        title = f"### {result.title} (`{result.name}`, {result.seconds:.0f} s{load})"
         if result.unavailable is not None:
             title += f"\n\nunavailable: {result.unavailable}"
         rows = [_HEADER, *(_row(figure) for figure in result.figures)]

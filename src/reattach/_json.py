@@ -9,7 +9,13 @@ import orjson
 
 from ._errors import InvalidEvent, PayloadTooLarge
 
-__all__ = ["decode", "encode_event", "encode_events", "final_event"]
+__all__ = [
+    "RESERVED_EVENTS",
+    "decode",
+    "encode_event",
+    "encode_events",
+    "final_event",
+]
 
 
 def encode_event(event: Any, max_bytes: int) -> bytes:
@@ -25,9 +31,24 @@ def encode_event(event: Any, max_bytes: int) -> bytes:
     return data
 
 
+#: Event names only the store writes: the terminal chunk and the snapshot chunk.
+RESERVED_EVENTS = frozenset({"final", "snapshot"})
+
+
 def encode_events(events: Iterable[Any], max_bytes: int) -> list[bytes]:
-    """Encode every event of a batch, so that a bad one rejects the whole batch."""
-    return [encode_event(event, max_bytes) for event in events]
+    """Encode every event of a batch, so that a bad one rejects the whole batch.
+
+    Events named ``final`` or ``snapshot`` are refused: followers stop at the one
+    and restart their content at the other, so only the store may write them.
+    """
+    encoded = []
+    for event in events:
+        if isinstance(event, dict) and event.get("event") in RESERVED_EVENTS:
+            raise InvalidEvent(
+                f"the event name {event['event']!r} is reserved for the store"
+            )
+        encoded.append(encode_event(event, max_bytes))
+    return encoded
 
 
 def decode(data: bytes | str) -> Any:

@@ -273,6 +273,8 @@ async def test_delete_aborts_a_running_job_and_removes_it(
     manager = await make_manager()
     source = Endless()
     job = await manager.start("alice", source.run())
+    async with asyncio.timeout(WAIT):
+        await source.started.wait()
     assert await manager.delete(job.stream_id, "alice")
     assert source.cleaned_up.is_set()
     with pytest.raises(JobNotFound):

@@ -390,6 +390,19 @@ async def test_append_refuses_non_json(store: JobStore, bad: object) -> None:
     assert await log_of(store, "s1") == [Chunk(1, delta(1)), Chunk(2, delta(2))]
 
 
+@pytest.mark.parametrize("name", ["final", "snapshot"])
+async def test_append_refuses_the_names_only_the_store_writes(
+    store: JobStore, name: str
+) -> None:
+    await store.create_job("s1", "u1")
+    await store.append_chunk("s1", delta(1))
+    with pytest.raises(InvalidEvent, match="reserved"):
+        await store.append_chunks("s1", [delta(2), {"event": name, "data": {}}])
+
+    assert await log_of(store, "s1") == [Chunk(1, delta(1))]
+    await store.append_chunk("s1", {"event": "x", "data": {"event": name}})
+
+
 async def test_append_refuses_large_events(make_store: StoreFactory) -> None:
     store = await make_store(limits=Limits(max_event_bytes=64))
     await store.create_job("s1", "u1")
