@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = [
     "Limits",
     "Snapshot",
     "TTLPolicy",
+    "check_job_fields",
     "now_ms",
 ]
 
@@ -152,3 +154,20 @@ JOB_FIELDS: frozenset[str] = frozenset(
         "metadata",
     }
 )
+
+
+def check_job_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the names of caller-set record fields, as every store does.
+
+    :raises TypeError: an unknown name, ``status`` (which only ``finish`` sets) or
+        a ``metadata`` that is not a dict.
+    """
+    for name in fields:
+        if name == "status":
+            raise TypeError("a job's status changes only through finish()")
+        if name not in JOB_FIELDS:
+            raise TypeError(f"unknown job field {name!r}")
+
+    if "metadata" in fields and not isinstance(fields["metadata"], dict):
+        raise TypeError("metadata must be a dict")
+    return dict(fields)

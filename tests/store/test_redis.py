@@ -24,12 +24,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from reattach import (
     BackendUnavailable,
     Chunk,
+    JobExists,
     JobNotFound,
     JobStatus,
     RedisJobStore,
     TTLPolicy,
 )
-from reattach.store._memory import LEASE_EXPIRED
+from reattach.store._base import LEASE_EXPIRED
 
 from ..redis_servers import RedisCluster as ClusterServers
 from ..redis_servers import RedisServer, _start, free_port, redis_server
@@ -602,6 +603,23 @@ async def test_cleanup_heals_indexes_left_by_a_crash(
     assert [job.stream_id for job in await store.get_user_jobs("u")] == ["done"]
     assert await raw.zrange(f"{key_prefix}:user:u", 0, -1) == [b"done"]
     assert await store.cleanup() == 0
+
+
+async def test_a_refused_create_leaves_the_indexes_as_they_were(
+    make_redis: RedisFactory, raw: Any, key_prefix: str
+) -> None:
+    store = await make_redis()
+    await store.create_job("taken", "u")
+    await store.finish("taken", JobStatus.COMPLETE)
+    user_index = await raw.zrange(f"{key_prefix}:user:u", 0, -1, withscores=True)
+    for user in ("u", "v"):
+        with pytest.raises(JobExists):
+            await store.create_job("taken", user)
+
+    assert await raw.zrange(f"{key_prefix}:running", 0, -1) == []
+    assert await raw.zrange(f"{key_prefix}:user:v", 0, -1) == []
+    after = await raw.zrange(f"{key_prefix}:user:u", 0, -1, withscores=True)
+    assert after == user_index
 
 
 async def test_counts_are_exact_and_listings_take_two_round_trips(

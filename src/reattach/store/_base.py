@@ -9,7 +9,10 @@ from typing import Any, Protocol
 
 from .._types import Chunk, Job, JobStatus, Limits, Snapshot, TTLPolicy
 
-__all__ = ["ContentSource", "JobStore"]
+__all__ = ["LEASE_EXPIRED", "ContentSource", "JobStore"]
+
+#: The error of a job that ``cleanup`` ended because its lease expired.
+LEASE_EXPIRED = "the producer stopped renewing its lease"
 
 
 class ContentSource(Protocol):
@@ -111,7 +114,7 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_running_jobs(self) -> list[Job]:
-        """Every running job (on Redis: one round trip however many there are)."""
+        """Every running job; on Redis two round trips, however many there are."""
 
     @abc.abstractmethod
     async def get_user_jobs(

@@ -19,24 +19,21 @@ from .._ids import validate_id
 from .._json import decode, encode_event, encode_events
 from .._json import final_event as terminal_event
 from .._types import (
-    JOB_FIELDS,
     Chunk,
     Job,
     JobStatus,
     Limits,
     Snapshot,
     TTLPolicy,
+    check_job_fields,
     now_ms,
 )
-from ._base import ContentSource, JobStore
+from ._base import LEASE_EXPIRED, ContentSource, JobStore
 from ._local import LocalContent
 
-__all__ = ["LEASE_EXPIRED", "MemoryJobStore"]
+__all__ = ["MemoryJobStore"]
 
 logger = logging.getLogger(__name__)
-
-#: The ``error`` of a job that :meth:`MemoryJobStore.cleanup` ends.
-LEASE_EXPIRED = "the producer stopped renewing its lease"
 
 _DEFAULT_TTL = TTLPolicy()
 _DEFAULT_LIMITS = Limits()
@@ -90,14 +87,7 @@ def _json_copy(value: Any) -> Any:
 
 
 def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    for name in fields:
-        if name == "status":
-            raise TypeError("a job's status changes only through finish()")
-        if name not in JOB_FIELDS:
-            raise TypeError(f"unknown job field {name!r}")
-
-    if "metadata" in fields and not isinstance(fields["metadata"], dict):
-        raise TypeError("metadata must be a dict")
+    fields = check_job_fields(fields)
     return {
         name: _json_copy(value) if name in _JSON_FIELDS else value
         for name, value in fields.items()

@@ -14,19 +14,26 @@ from typing import Any, NamedTuple
 
 from redis.asyncio import Redis, RedisCluster
 
-from .._errors import InvalidCursor, JobNotFound
+from .._errors import InvalidCursor, JobExists, JobNotFound
 from .._ids import validate_id
 from .._json import decode, encode_event, encode_events
 from .._json import final_event as terminal_event
-from .._types import Chunk, Job, JobStatus, Limits, Snapshot, TTLPolicy
-from ._base import ContentSource, JobStore
+from .._types import (
+    Chunk,
+    Job,
+    JobStatus,
+    Limits,
+    Snapshot,
+    TTLPolicy,
+    check_job_fields,
+    now_ms,
+)
+from ._base import LEASE_EXPIRED, ContentSource, JobStore
 from ._bell import BellHub
 from ._local import LocalContent
-from ._memory import LEASE_EXPIRED
 from ._redis_codec import (
     JobKeys,
     KeySpace,
-    check_fields,
     decode_job,
     encode_fields,
     entry_chunks,
@@ -221,7 +228,7 @@ class RedisJobStore(JobStore):
         """Create a running job; see :meth:`JobStore.create_job`."""
         keys = self._keys.job(stream_id)
         user_key = self._keys.user(user_id)
-        values = check_fields(fields)
+        values = check_job_fields(fields)
         values["conversation_id"] = conversation_id
         encoded, _ = encode_fields(values)
         args = (
@@ -232,17 +239,27 @@ class RedisJobStore(JobStore):
             "user_id",
             user_id,
         )
-        reply = await self._redis.script(
-            "create", (keys.job,), (*args, *flatten(encoded)), stream_id
-        )
-        created = int(reply[0])
-        lease = created + self._running_ms
-        await self._redis.pipeline(
+        # The indexes are written first: on Cluster they live in other slots than
+        # the job, so they cannot share its script, and a process that dies between
+        # the two steps must leave an index entry without a job (which cleanup
+        # drops), never a running job that no index leads cleanup to.
+        indexed = await self._redis.pipeline(
             [
-                self._index(self._keys.running, "add", stream_id, lease),
-                self._index(user_key, "add", stream_id, "+inf", prune=True),
+                self._index(
+                    self._keys.running, "nx", stream_id, now_ms() + self._running_ms
+                ),
+                self._index(user_key, "nx", stream_id, "+inf", prune=True),
             ]
         )
+        try:
+            reply = await self._redis.script(
+                "create", (keys.job,), (*args, *flatten(encoded)), stream_id
+            )
+        except JobExists:
+            await self._unindex(stream_id, user_key, indexed)
+            raise
+        created = int(reply[0])
+        lease = created + self._running_ms
         logger.debug("job %s created", stream_id)
         return Job(
             stream_id,
@@ -271,7 +288,7 @@ class RedisJobStore(JobStore):
         :raises JobNotFound: no such job.
         """
         keys = self._keys.job(stream_id)
-        encoded, removed = encode_fields(check_fields(fields))
+        encoded, removed = encode_fields(check_job_fields(fields))
         args = (len(encoded), *flatten(encoded), *removed)
         await self._redis.script("update", (keys.job,), args, stream_id)
 
@@ -399,11 +416,30 @@ class RedisJobStore(JobStore):
         return sum(status == b"running" for status in await self._redis.pipeline(calls))
 
     def _index(
-        self, key: str, op: str, member: str, score: Any = 0, *, prune: bool = False
+        self,
+        key: str,
+        op: str,
+        member: str,
+        score: Any = 0,
+        *,
+        prune: bool = False,
+        ttl_ms: int | None = None,
     ) -> list[Any]:
         """A call of the ``index`` script: one sorted set, its TTL refreshed."""
-        args = (self._index_ms, b"1" if prune else b"0", op, score, member)
+        ttl = self._index_ms if ttl_ms is None else ttl_ms
+        args = (ttl, b"1" if prune else b"0", op, score, member)
         return self._redis.script_call("index", (key,), args)
+
+    async def _unindex(self, stream_id: str, user_key: str, added: list[Any]) -> None:
+        """Take back the index entries a failed create added (not an old job's)."""
+        keys = (self._keys.running, user_key)
+        calls = [
+            self._index(key, "rem", stream_id)
+            for key, was_added in zip(keys, added, strict=True)
+            if int(was_added)
+        ]
+        if calls:
+            await self._redis.pipeline(calls)
 
     def _finished_index(
         self, stream_id: str, status: JobStatus, expiry: int, user_id: str
@@ -581,7 +617,9 @@ class RedisJobStore(JobStore):
         index_ms = max(self._index_ms, 2 * lease_ms)
         await self._redis.pipeline(
             [
-                self._index(self._keys.running, "xx", stream_id, expires),
+                self._index(
+                    self._keys.running, "xx", stream_id, expires, ttl_ms=index_ms
+                ),
                 self._redis.script_call(
                     "index", (self._keys.user(user),), (index_ms, b"0", b"", 0, b"")
                 ),

@@ -13,7 +13,6 @@ from .._types import JOB_FIELDS, Chunk, Job, JobStatus, Snapshot
 __all__ = [
     "JobKeys",
     "KeySpace",
-    "check_fields",
     "decode_job",
     "encode_fields",
     "entry_chunks",
@@ -73,19 +72,6 @@ class KeySpace:
     def done(self, status: JobStatus) -> str:
         """The sorted set of finished jobs in ``status``, scored by record expiry."""
         return f"{self.prefix}:status:{status.value}"
-
-
-def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Check the names of caller fields, as every store does."""
-    for name in fields:
-        if name == "status":
-            raise TypeError("a job's status changes only through finish()")
-        if name not in JOB_FIELDS:
-            raise TypeError(f"unknown job field {name!r}")
-
-    if "metadata" in fields and not isinstance(fields["metadata"], dict):
-        raise TypeError("metadata must be a dict")
-    return dict(fields)
 
 
 def encode_fields(fields: Mapping[str, Any]) -> tuple[dict[str, bytes], list[str]]:

@@ -1,7 +1,7 @@
 -- Update one index sorted set and refresh its TTL, in one write.
 -- KEYS: index
 -- ARGV: TTL (ms), prune ('1': scores are expiry times, drop the past ones),
---       op ('add', 'xx', 'rem' or ''), score, member
+--       op ('add', 'nx', 'xx', 'rem' or ''), score, member
 -- Returns what ZADD or ZREM returned, or for op '' the number of members.
 local key, op = KEYS[1], ARGV[3]
 if ARGV[2] == '1' then
@@ -12,6 +12,8 @@ end
 local changed = 0
 if op == 'add' then
   changed = redis.call('ZADD', key, ARGV[4], ARGV[5])
+elseif op == 'nx' then
+  changed = redis.call('ZADD', key, 'NX', ARGV[4], ARGV[5])
 elseif op == 'xx' then
   changed = redis.call('ZADD', key, 'XX', ARGV[4], ARGV[5])
 elseif op == 'rem' then
