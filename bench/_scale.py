@@ -85,10 +85,10 @@ class ScaleWorkload:
             await self._ramp(ctx, server, jobs)
 
     async def _idle_jobs(self, ctx: BenchContext, server: _Server) -> list[str]:
-        total = ctx.sizes.scale_idle_jobs
-        batch = max(1, total // _IDLE_BATCHES)
+        total = max(_IDLE_BATCHES, ctx.sizes.scale_idle_jobs)
         jobs: list[str] = []
         for number in range(_IDLE_BATCHES):
+            batch = total // _IDLE_BATCHES + (number < total % _IDLE_BATCHES)
             ctx.progress.label(f"scale: idle jobs {number + 1}/{_IDLE_BATCHES}")
             before = server.rss_bytes()
             jobs += await _create_jobs(server, batch, ctx.sizes.scale_words)
