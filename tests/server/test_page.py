@@ -102,6 +102,13 @@ def test_a_reload_mid_answer_shows_every_word_once(
     assert len(httpx.get(f"{server.url}/v1/jobs").json()["jobs"]) == 1
 
 
+def test_a_loopback_user_without_tokens_is_not_asked_for_one(page: Page) -> None:
+    send(page, "hello there")
+    page.wait_for_selector("li.message.assistant[data-status=complete]")
+    assert page.locator("#token-form").is_hidden()
+    assert page.locator("#prompt").is_visible()
+
+
 def test_stop_ends_the_answer_as_aborted(page: Page, server: LiveServer) -> None:
     send(page, MESSAGE)
     page.wait_for_selector(f"{STREAMING} .text")
