@@ -113,9 +113,11 @@ class AppendWorkload:
         )
 
     def steps(self, ctx: BenchContext) -> int:
+        """How many progress steps the workload reports."""
         return ctx.repeat * len(self._LABELS)
 
     async def run(self, ctx: BenchContext) -> None:
+        """Measure, adding one sample per repetition to each figure."""
         sizes = ctx.sizes
         batches = [
             [

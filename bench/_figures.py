@@ -59,14 +59,17 @@ class Figure:
 
     @property
     def median(self) -> float | None:
+        """The median sample; ``None`` before any."""
         return statistics.median(self.samples) if self.samples else None
 
     @property
     def low(self) -> float | None:
+        """The smallest sample; ``None`` before any."""
         return min(self.samples) if self.samples else None
 
     @property
     def high(self) -> float | None:
+        """The largest sample; ``None`` before any."""
         return max(self.samples) if self.samples else None
 
     @property

@@ -58,9 +58,11 @@ class FootprintWorkload:
         )
 
     def steps(self, ctx: BenchContext) -> int:
+        """How many progress steps the workload reports."""
         return ctx.repeat * 2
 
     async def run(self, ctx: BenchContext) -> None:
+        """Measure, adding one sample per repetition to each figure."""
         sizes = ctx.sizes
         failures: dict[str, str] = {}
         for rep in range(ctx.repeat):

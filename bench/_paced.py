@@ -30,6 +30,7 @@ class Pace:
         self.go.set()
 
     def due(self, job: int, index: int) -> float:
+        """When (loop time) event ``index`` of job ``job`` is to be emitted."""
         # Jobs are spread evenly over one period so that the load is steady
         # rather than 100 events at once every 20 ms.
         phase = job / (self.jobs * self.rate)

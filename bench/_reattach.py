@@ -87,9 +87,11 @@ class ReattachWorkload:
         )
 
     def steps(self, ctx: BenchContext) -> int:
+        """How many progress steps the workload reports."""
         return 1 + ctx.repeat
 
     async def run(self, ctx: BenchContext) -> None:
+        """Measure, adding one sample per repetition to each figure."""
         from reattach import Limits
         from reattach.manager import GenerationManager
         from reattach.store import RedisJobStore

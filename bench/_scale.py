@@ -47,6 +47,7 @@ class _Server:
     log: IO[bytes]
 
     def rss_bytes(self) -> int:
+        """The server's resident memory now (``VmRSS``)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
@@ -71,9 +72,11 @@ class ScaleWorkload:
         self.baseline = fig("rss_baseline_mib", "server memory, no jobs", "MiB")
 
     def steps(self, ctx: BenchContext) -> int:
+        """How many progress steps the workload reports."""
         return 1 + _IDLE_BATCHES + len(ctx.sizes.scale_steps)
 
     async def run(self, ctx: BenchContext) -> None:
+        """Measure once: one sample per batch of idle jobs and per ramp step."""
         if not _has_proc():
             raise WorkloadUnavailable("needs /proc to read the server's memory")
         ctx.progress.label("scale: starting reattach serve")

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from .redis_servers import RedisCluster, RedisServer, redis_cluster, redis_server
+from .redis_servers import (
+    RedisCluster,
+    RedisSentinel,
+    RedisServer,
+    redis_cluster,
+    redis_sentinel,
+    redis_server,
+)
 
 _prefixes = itertools.count(1)
 
@@ -25,6 +32,13 @@ def redis_cluster_nodes() -> Iterator[RedisCluster]:
     """One three-node Redis Cluster for the whole session."""
     with redis_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_nodes() -> Iterator[RedisSentinel]:
+    """A master, its replica and a Sentinel watching them, for the whole session."""
+    with redis_sentinel() as setup:
+        yield setup
 
 
 @pytest.fixture

@@ -28,8 +28,14 @@ def encode_event(event: Any, max_bytes: int) -> bytes:
         raise PayloadTooLarge(
             f"event is {len(data)} bytes as JSON, over the limit of {max_bytes}"
         )
+    if len(data) < _COPY_BELOW:
+        # orjson's result keeps its whole working buffer (about 4 KiB) alive; a
+        # store that keeps many small events in memory keeps a right-sized copy.
+        return bytes(memoryview(data))
     return data
 
+
+_COPY_BELOW = 4096
 
 #: Event names only the store writes: the terminal chunk and the snapshot chunk.
 RESERVED_EVENTS = frozenset({"final", "snapshot"})

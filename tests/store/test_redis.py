@@ -712,6 +712,28 @@ async def test_from_url_schemes(redis_cluster_nodes: ClusterServers) -> None:
             server.stop()
 
 
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+async def test_a_store_from_a_url_takes_many_concurrent_calls(
+    scheme: str,
+    redis_standalone: RedisServer,
+    redis_cluster_nodes: ClusterServers,
+    key_prefix: str,
+) -> None:
+    # redis-py's default pool refuses a 101st connection; a server with hundreds
+    # of running jobs and followers needs more, or must wait for one.
+    port = redis_standalone.port
+    if scheme == "redis+cluster":
+        port = redis_cluster_nodes.startup_nodes[0][1]
+    store = RedisJobStore.from_url(f"{scheme}://127.0.0.1:{port}", prefix=key_prefix)
+    async with store:
+        ids = [f"j{index}" for index in range(600)]
+        await asyncio.gather(*(store.create_job(sid, "u") for sid in ids))
+        seqs = await asyncio.gather(*(store.append_chunk(sid, {"n": 1}) for sid in ids))
+        assert seqs == [1] * 600
+        jobs = await asyncio.gather(*(store.get_job(sid) for sid in ids))
+        assert all(job is not None and job.last_seq == 1 for job in jobs)
+
+
 async def test_clients_the_store_cannot_use(redis_standalone: RedisServer) -> None:
     decoding = aioredis.Redis.from_url(redis_standalone.url, decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):

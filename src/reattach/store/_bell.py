@@ -49,11 +49,12 @@ ConnectionFactory = Callable[[], AbstractConnection]
 class Bell:
     """One listener's view of its channel: the highest seq rung, and a wake-up."""
 
-    __slots__ = ("_event", "_forced", "seq")
+    __slots__ = ("_after", "_event", "_forced", "seq")
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._forced = False
+        self._after = -1
         self.seq = 0
 
     def ring(self, seq: int | None) -> None:
@@ -62,7 +63,11 @@ class Bell:
             self._forced = True
         elif seq > self.seq:
             self.seq = seq
-        self._event.set()
+        # Wake the listener only for what it waits for: a job's producer that
+        # waits for the end hears every append of its job, and must not pay a
+        # task switch for each one.
+        if self._forced or self.seq > self._after:
+            self._event.set()
 
     async def wait(self, after: int, poll: float) -> None:
         """Return once a bell tells of a seq past ``after`` or of another change.
@@ -71,14 +76,17 @@ class Bell:
         anyway: that covers bells lost while the connection was down.
         """
         deadline = asyncio.get_running_loop().time() + poll
-        while not self._forced and self.seq <= after:
-            self._event.clear()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._event.wait()
-            except TimeoutError:
-                break
-
+        self._after = after
+        try:
+            while not self._forced and self.seq <= after:
+                self._event.clear()
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._event.wait()
+                except TimeoutError:
+                    break
+        finally:
+            self._after = -1
         self._forced = False
 
 

@@ -12,7 +12,10 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff
 
 from .._errors import InvalidCursor, JobExists, JobNotFound
 from .._ids import validate_id
@@ -56,6 +59,7 @@ _PAGE = 256
 # Without a bell, a follower or waiter looks again after this many seconds.
 _POLL_SECONDS = 1.0
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_SENTINEL_SCHEME = "redis+sentinel"
 _TERMINAL = tuple(status for status in JobStatus if status.is_terminal)
 
 
@@ -65,6 +69,19 @@ class _Page(NamedTuple):
     chunks: list[Chunk]
     last_seq: int
     finished: bool
+
+
+# Connections per pool (per node on Cluster) that ``from_url`` allows.
+_MAX_CONNECTIONS = 1024
+_POOL_CONNECTIONS = 512
+_POOL_TIMEOUT = 20.0
+
+
+def _blocking_pool(url: str, options: dict[str, Any]) -> BlockingConnectionPool:
+    # A burst of commands past the cap waits for a connection instead of failing.
+    options.setdefault("max_connections", _POOL_CONNECTIONS)
+    options.setdefault("timeout", _POOL_TIMEOUT)
+    return BlockingConnectionPool.from_url(url, **options)
 
 
 class RedisJobStore(JobStore):
@@ -152,16 +169,37 @@ class RedisJobStore(JobStore):
 
         ``redis://``, ``rediss://`` and ``unix://`` name a standalone server;
         ``redis+cluster://host:port`` (or ``rediss+cluster://``), or
-        ``cluster=True``, a Cluster. ``options`` go to redis-py.
+        ``cluster=True``, a Cluster;
+        ``redis+sentinel://host:port[,host2:port2]/service_name[/db]`` the
+        master that those Sentinels name ``service_name``, found again after a
+        failover. ``options`` go to redis-py (for Sentinel, to
+        ``redis.asyncio.sentinel.Sentinel``: they configure the connections to
+        the master, and ``sentinel_kwargs`` those to the Sentinels).
+
+        Each running job keeps up to one command in flight and each follower one,
+        so redis-py's default cap of 100 connections is too small for a busy
+        server: a standalone client gets a pool of up to 512 connections that
+        waits (20 s) for a free one rather than failing, a Cluster client up to
+        1024 per node. ``max_connections`` and ``timeout`` override these.
+
+        :raises ValueError: a ``redis+sentinel://`` URL with ``cluster=True``,
+            without a host, a port or a service name, with a password or a
+            query (pass ``password=`` and ``sentinel_kwargs=`` instead) or a db
+            that is not a number.
         """
         scheme, sep, rest = url.partition("://")
         if scheme in _CLUSTER_SCHEMES:
             cluster, url = True, f"{_CLUSTER_SCHEMES[scheme]}{sep}{rest}"
         client: Any
-        if cluster:
+        if scheme == _SENTINEL_SCHEME and sep:
+            if cluster:
+                raise ValueError("a redis+sentinel:// URL names no Cluster")
+            client = _sentinel_client(rest, options)
+        elif cluster:
+            options.setdefault("max_connections", _MAX_CONNECTIONS)
             client = RedisCluster.from_url(url, **options)
         else:
-            client = Redis.from_url(url, **options)
+            client = Redis.from_pool(_blocking_pool(url, options))
         store = cls(client, prefix=prefix, ttl=ttl, limits=limits)
         store._owns_client = True
         return store
@@ -777,6 +815,54 @@ class RedisJobStore(JobStore):
             absent="NOGROUP",
         )
         return group_chunks(reply)
+
+
+class _SentinelMaster(Redis):
+    """The client of the master a Sentinel names; closing it closes the Sentinel's
+    own connections too, as the store made both."""
+
+    _sentinel: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        sentinel, self._sentinel = self._sentinel, None
+        try:
+            await super().aclose(close_connection_pool)
+        finally:
+            if sentinel is not None:
+                await sentinel.aclose()
+
+
+def _sentinel_client(address: str, options: dict[str, Any]) -> _SentinelMaster:
+    """The client of ``host:port[,host:port]/service_name[/db]``'s master."""
+    hosts, _, path = address.partition("/")
+    service, _, db = path.partition("/")
+    if "@" in hosts or "?" in address:
+        raise ValueError(
+            "a redis+sentinel:// URL takes no password or query: pass password= "
+            "(the master's) and sentinel_kwargs= (the Sentinels') as options"
+        )
+    if not service or not (db == "" or db.isdigit()):
+        raise ValueError("a redis+sentinel:// URL needs /service_name[/db]")
+    sentinels = [_host_port(item) for item in hosts.split(",")]
+    # Clients made by Sentinel.master_for do not retry by default, unlike
+    # Redis.from_url's; a retry is what takes a command that the failover cut
+    # off to the new master (the scripts recognise a call sent twice).
+    retry = Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.01), 10)
+    options = {"retry": retry, **options}
+    sentinel = Sentinel(sentinels, **options)  # type: ignore[no-untyped-call]
+    client: _SentinelMaster = sentinel.master_for(
+        service, redis_class=_SentinelMaster, db=int(db or 0)
+    )
+    client._sentinel = sentinel
+    return client
+
+
+def _host_port(item: str) -> tuple[str, int]:
+    host, _, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit():
+        raise ValueError(f"a Sentinel address must be host:port, got {item!r}")
+    return host, int(port)
 
 
 def _check_cursor(after: object, what: str = "after") -> int:
