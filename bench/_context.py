@@ -42,7 +42,7 @@ class Sizes:
     reattach_events: int = 20_000
     reattach_small_events: int = 200
     reattach_timings: int = 15
-    scale_steps: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
+    scale_steps: tuple[int, ...] = (250, 500, 1000, 2000, 4000, 8000)
     scale_idle_jobs: int = 1000
     scale_echo_delay_ms: int = 2000
     scale_words: int = 200
