@@ -101,7 +101,7 @@ class GenerationManager:
         snapshot_every: int = 100,
         max_jobs_per_user: int | None = None,
         coalesce: bool = True,
-        buffer_size: int = 1024,
+        buffer_size: int = 256,
         max_pending: int = 4096,
         shutdown_grace: float = 0.0,
     ) -> None:
@@ -277,6 +277,9 @@ class GenerationManager:
         try:
             run = self._local.get(stream_id)
             if run is not None:
+                async for chunk in self._catch_up(run, cursor):
+                    cursor = chunk.seq
+                    yield chunk
                 async for chunk in run.follow(cursor):
                     cursor = chunk.seq
                     yield chunk
@@ -286,6 +289,19 @@ class GenerationManager:
                 yield chunk
         finally:
             self.stats.followers -= 1
+
+    async def _catch_up(self, run: _Run, cursor: int) -> AsyncIterator[Chunk]:
+        # A cursor older than the local tail reads the store until it reaches the
+        # tail, then the follower is fed from memory like the others.
+        while run.writer.chunks_after(cursor) is None and not run.writer.closed:
+            page = await self.store.read_chunks(
+                run.stream_id, after=cursor, limit=self.buffer_size
+            )
+            if not page:
+                return
+            for chunk in page:
+                cursor = chunk.seq
+                yield chunk
 
     async def _open_cursor(self, stream_id: str, user_id: str, after: int) -> int:
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:

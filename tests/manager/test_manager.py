@@ -315,6 +315,21 @@ async def test_followers_in_the_producing_process_are_fed_from_memory(
     await manager.abort(job.stream_id, "alice")
 
 
+async def test_an_old_cursor_catches_up_from_the_store_then_reads_memory(
+    make_manager: ManagerFactory, backend: str, request: pytest.FixtureRequest
+) -> None:
+    manager = await make_manager(buffer_size=16)
+    source = Endless(pace=0.001)
+    job = await manager.start("alice", source.run())
+    await collect(manager, job.stream_id, limit=60)  # the log is past the buffer
+    reads_before = _log_reads(backend, request)
+    got = await collect(manager, job.stream_id, after=1, limit=150)
+    assert [chunk.seq for chunk in got] == list(range(2, 152))
+    # A few pages of catch-up, then memory: far fewer reads than chunks.
+    assert _log_reads(backend, request) - reads_before <= 10
+    await manager.abort(job.stream_id, "alice")
+
+
 def _log_reads(backend: str, request: pytest.FixtureRequest) -> int:
     """XRANGE and XREAD calls the standalone server has answered (0 elsewhere)."""
     if backend != "redis":
