@@ -18,6 +18,10 @@ __all__ = [
 ]
 
 
+# Results smaller than this are copied; see encode_event.
+_COPY_BELOW = 4096
+
+
 def encode_event(event: Any, max_bytes: int) -> bytes:
     """Encode one event as JSON; raise before anything is written if it cannot be."""
     try:
@@ -34,8 +38,6 @@ def encode_event(event: Any, max_bytes: int) -> bytes:
         return bytes(memoryview(data))
     return data
 
-
-_COPY_BELOW = 4096
 
 #: Event names only the store writes: the terminal chunk and the snapshot chunk.
 RESERVED_EVENTS = frozenset({"final", "snapshot"})

@@ -280,6 +280,8 @@ class GenerationManager:
                 async for chunk in self._catch_up(run, cursor):
                     cursor = chunk.seq
                     yield chunk
+                    if chunk.is_terminal:
+                        return
                 async for chunk in run.follow(cursor):
                     cursor = chunk.seq
                     yield chunk
